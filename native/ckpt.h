@@ -153,7 +153,7 @@ void ckpt_fix_thread_descriptor(void);
 
 /* signals.c */
 int ckpt_signals_init(void);
-int ckpt_timer_start(int period);
+int ckpt_periodic_start(int period);
 void ckpt_segv_reassert(void);
 int ckpt_signals_save(struct ckpt_sig_rec *recs, int max);
 void ckpt_signals_restore(const struct ckpt_sig_rec *recs, int n);

@@ -13,11 +13,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,6 +167,38 @@ void ckpt_fix_thread_descriptor(void)
 		*(pid_t *)((char *)__builtin_thread_pointer() + g->tid_offset) = (pid_t)sys_gettid();
 }
 
+/*
+ * DESIGN §4 trap 8: a checkpoint is the whole memory of the process.  A
+ * directory the core has to create for it is made 0700 (files are 0600
+ * whatever the umask, see writer.c).  An existing directory is the user's
+ * choice and is left as it is.  Checked at start so that a typo in
+ * CKPT_PREFIX stops the program now, not at its first checkpoint hours later.
+ */
+static void ensure_directory(void)
+{
+	char dir[MAXFILENAME];
+	char *slash;
+	struct stat st;
+
+	ckpt_fmt(dir, sizeof(dir), "%s", g->prefix);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return; /* the working directory */
+	*(slash == dir ? slash + 1 : slash) = 0;
+	if (sys_fstatat(AT_FDCWD, dir, &st, 0) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			ckpt_err("CKPT_PREFIX=%s: %s is not a directory", g->prefix, dir);
+			config_error();
+		}
+		return;
+	}
+	long r = sys_mkdirat(AT_FDCWD, dir, 0700);
+	if (r < 0) {
+		ckpt_perr((int)-r, "CKPT_PREFIX=%s: cannot create the directory %s", g->prefix, dir);
+		config_error();
+	}
+}
+
 static void setup_altstack(void)
 {
 	long r = sys_mmap((void *)CKPT_ALTSTACK_BASE, CKPT_ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
@@ -205,6 +239,8 @@ __attribute__((constructor)) static void initialize_checkpointer(void)
 			 "`ipyckpt run`)");
 		config_error();
 	}
+	if (!g->restart)
+		ensure_directory();
 	g->ckpt_stack = palloc(CKPT_STACK_SIZE);
 	if (!g->ckpt_stack || crc_cache_init(g->page_size)) {
 		ckpt_err("out of private memory at start");
@@ -220,7 +256,7 @@ __attribute__((constructor)) static void initialize_checkpointer(void)
 	if (g->restart)
 		ckpt_restart();
 
-	if (g->period > 0 && ckpt_timer_start(g->period))
+	if (g->period > 0 && ckpt_periodic_start(g->period))
 		config_error();
 	g->active = true;
 	ckpt_debug(1, "ready: prefix %s, %s, tracker %s", g->prefix,

@@ -722,6 +722,7 @@ static void restore_main(void)
 	pages = copy_memory(p);
 	verify_crcs(p);
 
+	g->period = p->map.period; /* the saved period wins over CKPT_PERIOD */
 	ckpt_signals_restore(e->sigs, (int)e->h.sig_cnt);
 	const char *cwd = str_at(e, e->h.cwd);
 	if (cwd && sys_chdir(cwd) < 0)
@@ -729,13 +730,12 @@ static void restore_main(void)
 	sys_umask((int)e->h.umask);
 	ckpt_fix_thread_descriptor();
 
-	g->period = p->map.period; /* the saved period wins over CKPT_PERIOD */
 	g->epoch = p->map.epoch + 1;
 	g->restarted_from = p->map.epoch;
 	g->resumed = true;
 	g->in_checkpoint = false;
-	if (g->period > 0)
-		ckpt_timer_start(g->period);
+	if (g->period > 0 && ckpt_periodic_start(g->period))
+		fail_after_change();
 	ckpt_debug(1, "restored epoch %lu: %lu pages from epochs %lu..%lu in %lu us; next epoch %lu",
 		   (unsigned long)p->map.epoch, (unsigned long)pages, (unsigned long)p->map.epoch,
 		   (unsigned long)p->oldest, (unsigned long)((ckpt_now_ns() - t0) / 1000),

@@ -115,33 +115,36 @@ int ckpt_signals_init(void)
 	sys_rt_sigaction(SIGSEGV, NULL, &k);
 	g->our_segv = k;
 
-	if (g->period > 0) {
-		sa.sa_sigaction = prof_handler;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-		sigfillset(&sa.sa_mask);
-		sigdelset(&sa.sa_mask, SIGSEGV);
-		sigdelset(&sa.sa_mask, SIGBUS);
-		if (real_sigaction(SIGPROF, &sa, NULL)) {
-			ckpt_perr(errno, "cannot install the SIGPROF handler");
-			return -1;
-		}
-		sys_rt_sigaction(SIGPROF, NULL, &g->our_prof);
-	}
 	return 0;
 }
 
-int ckpt_timer_start(int period)
+/*
+ * Periodic checkpoints: the SIGPROF handler and a timer of CPU time.  Raw
+ * system calls: a restart calls this after the image has replaced libc's
+ * state.  The restorer trampoline is libc's, as our SIGSEGV action has it.
+ */
+int ckpt_periodic_start(int period)
 {
+	struct ckpt_ksigaction k = {
+		.handler = (void *)prof_handler,
+		.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | CKPT_SA_RESTORER,
+		.restorer = g->our_segv.restorer,
+		/* everything but the synchronous faults */
+		.mask = ~((1ULL << (SIGSEGV - 1)) | (1ULL << (SIGBUS - 1))),
+	};
 	struct itimerval it = {
 		.it_interval = { .tv_sec = period },
 		.it_value = { .tv_sec = period },
 	};
-	long r = sys_setitimer(ITIMER_PROF, &it, NULL);
+	long r = sys_rt_sigaction(SIGPROF, &k, NULL);
 
+	if (r == 0)
+		r = sys_setitimer(ITIMER_PROF, &it, NULL);
 	if (r < 0) {
-		ckpt_perr((int)-r, "cannot start the %d s SIGPROF timer", period);
+		ckpt_perr((int)-r, "cannot start periodic checkpoints every %d s", period);
 		return -1;
 	}
+	g->our_prof = k;
 	return 0;
 }
 

@@ -43,7 +43,9 @@ static inline long ckpt_syscall6(long n, long a, long b, long c, long d,
 		      (long)(f))
 #define SYS3(n, a, b, c) SYS6(n, a, b, c, 0, 0, 0)
 
-/* The kernel's struct sigaction (not glibc's: the mask is 8 bytes). */
+/* The kernel's struct sigaction (not glibc's: the mask is 8 bytes).  With
+   CKPT_SA_RESTORER the kernel returns from a handler through restorer. */
+#define CKPT_SA_RESTORER 0x04000000
 struct ckpt_ksigaction {
 	void *handler;
 	unsigned long flags;

@@ -471,6 +471,21 @@ static int commit_map(const char *map_n)
 
 /* ---- the checkpoint ------------------------------------------------------- */
 
+/* A failed epoch leaves nothing behind: its files were never committed, and a
+   full disk needs the room back. */
+static void discard_epoch(void)
+{
+	static const char *const kinds[] = { ".data", ".state", ".map" };
+	char path[MAXFILENAME + 32];
+
+	for (int i = 0; i < 3; i++) {
+		ckpt_path(path, sizeof(path), kinds[i], (long)g->epoch);
+		sys_unlinkat(AT_FDCWD, path, 0);
+	}
+	ckpt_path(path, sizeof(path), ".map.tmp", -1);
+	sys_unlinkat(AT_FDCWD, path, 0);
+}
+
 /*
  * The part of the main stack below the stack pointer holds no live data, and
  * it is where libc keeps the buffers that its internal system calls fill
@@ -551,6 +566,7 @@ static int write_checkpoint(void *interrupted)
 		g->errnum = (int)-r;
 		ckpt_perr((int)-r, "cannot write %s; epoch %lu not taken, the previous "
 			  "checkpoint is intact", path, (unsigned long)g->epoch);
+		discard_epoch();
 		goto out;
 	}
 
