@@ -31,6 +31,11 @@
  *              sig_cnt ckpt_sig_rec, fid_cnt ckpt_file_id, pristine_cnt
  *              ckpt_pristine_rec, then strtab_size bytes of NUL-terminated
  *              strings that records point into.
+ *   P.relro.N  pages of read-only private file mappings whose content is not
+ *              the file's: relocated and then sealed read-only by ld.so
+ *              (PT_GNU_RELRO, DESIGN §4 trap 15).  Mapping the file again
+ *              would give unrelocated bytes.  Same layout as P.data.N; every
+ *              epoch's file is complete on its own.
  *
  * A worked example: a program whose heap and stack were written after
  * epoch 0 has P.data.1 = [rec 0x555555559000-0x55555555a000][4096 bytes]

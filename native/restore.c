@@ -13,7 +13,7 @@
  *  17): ASLR off, the same executable, preload, stack limit and vdso.  Plan
  *  the address space: every mapping of the image must be here already, of
  *  the same kind and backing, or be creatable; a library file that changed
- *  or vanished is refused (trap 4).  Check the tracked files.  Walk the
+ *  or vanished is refused (trap 4); P.relro.N must be whole (trap 15).  Check the tracked files.  Walk the
  *  .data.N record headers backwards to prove that every page of every
  *  writable range will be found.  Any failure: a message naming what is
  *  wrong and exit status 3, with nothing changed.
@@ -21,7 +21,7 @@
  *  Phase 2, on a private stack (trap 11: the application's stack is part of
  *  the image and is about to be overwritten): reopen the files at their
  *  descriptors and offsets, set brk (trap 9), create the missing mappings,
- *  copy the pages in from the newest epoch backwards, each page once, drop
+ *  put back their relocated read-only pages (trap 15), copy the pages in from the newest epoch backwards, each page once, drop
  *  pristine pages (trap 19), verify the CRC of every writable range,
  *  put back signal dispositions, cwd and umask (traps 2, 3), fix glibc's
  *  cached tid (trap 13), then resume the saved context.  Nothing here keeps
@@ -474,6 +474,53 @@ out:
 	return rc;
 }
 
+/* The mapping of the image holding [a, b), or NULL. */
+static const struct ckpt_vma_rec *image_vma(const struct epoch_state *e, uintptr_t a, uintptr_t b)
+{
+	for (uint32_t i = 0; i < e->h.vma_cnt; i++)
+		if (e->vmas[i].start <= a && b <= e->vmas[i].end)
+			return &e->vmas[i];
+	return NULL;
+}
+
+/* trap 15: P.relro.N must be whole, and only hold pages of read-only file
+   mappings of the image. */
+static int check_relro(const struct plan *p, const struct epoch_state *e)
+{
+	char path[MAXFILENAME + 32];
+	struct stat st;
+	long fd;
+	int rc = -1;
+
+	ckpt_path(path, sizeof(path), ".relro", (long)p->map.epoch);
+	fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0) {
+		ckpt_perr((int)-fd, "cannot open %s", path);
+		return -1;
+	}
+	sys_fstat((int)fd, &st);
+	if (st.st_uid != getuid() || (st.st_mode & 022)) {
+		ckpt_err("%s is not yours or is writable by others", path);
+		goto out;
+	}
+	for (off_t off = 0; off < st.st_size;) {
+		struct ckpt_range_rec r;
+		const struct ckpt_vma_rec *v;
+		if (sys_pread((int)fd, &r, sizeof(r), off) != sizeof(r) || check_ranges(path, &r, 1) ||
+		    off + (off_t)sizeof(r) + (off_t)(r.end - r.start) > st.st_size ||
+		    !(v = image_vma(e, r.start, r.end)) || v->kind != CKPT_VMA_FILE ||
+		    (v->prot & PROT_WRITE)) {
+			ckpt_err("%s is damaged at offset %ld", path, (long)off);
+			goto out;
+		}
+		off += sizeof(r) + (r.end - r.start);
+	}
+	rc = 0;
+out:
+	sys_close((int)fd);
+	return rc;
+}
+
 /* ---- phase 2: rebuild ----------------------------------------------------- */
 
 static _Noreturn void fail_after_change(void)
@@ -585,6 +632,36 @@ static void rebuild_mappings(struct plan *p, const struct epoch_state *e)
 				sys_mprotect((void *)a, b - a, prot_of(v) | PROT_READ | PROT_WRITE);
 		}
 	}
+}
+
+static void copy_in(int fd, const char *path, off_t off, uintptr_t a, uintptr_t b);
+
+/* Put back relocated read-only pages, through a temporary mprotect. */
+static void restore_relro(struct plan *p, const struct epoch_state *e)
+{
+	char path[MAXFILENAME + 32];
+	struct stat st;
+
+	ckpt_path(path, sizeof(path), ".relro", (long)p->map.epoch);
+	long fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0 || sys_fstat((int)fd, &st) < 0) {
+		ckpt_perr(fd < 0 ? (int)-fd : EIO, "cannot open %s", path);
+		fail_after_change();
+	}
+	for (off_t off = 0; off < st.st_size;) {
+		struct ckpt_range_rec r;
+		const struct ckpt_vma_rec *v;
+		if (sys_pread((int)fd, &r, sizeof(r), off) != sizeof(r) ||
+		    !(v = image_vma(e, r.start, r.end))) {
+			ckpt_err("%s changed during the restart", path);
+			fail_after_change();
+		}
+		sys_mprotect((void *)r.start, r.end - r.start, PROT_READ | PROT_WRITE);
+		copy_in((int)fd, path, off + sizeof(r), r.start, r.end);
+		sys_mprotect((void *)r.start, r.end - r.start, prot_of(v));
+		off += sizeof(r) + (r.end - r.start);
+	}
+	sys_close((int)fd);
 }
 
 /* Copy [a, b) of the record at data offset off in. */
@@ -719,6 +796,7 @@ static void restore_main(void)
 
 	restore_files(p);
 	rebuild_mappings(p, e);
+	restore_relro(p, e);
 	pages = copy_memory(p);
 	verify_crcs(p);
 
@@ -769,7 +847,8 @@ void ckpt_restart(void)
 	if (plan_walk(p))
 		refuse();
 	struct epoch_state *e = &p->epochs[p->map.epoch];
-	if (check_layout(e, &p->cur) || check_mappings(e, &p->cur) || check_files(p, e))
+	if (check_layout(e, &p->cur) || check_mappings(e, &p->cur) || check_relro(p, e) ||
+	    check_files(p, e))
 		refuse();
 	/* Phase 2 runs on the private stack: the application's is overwritten. */
 	g->restore_plan = p;

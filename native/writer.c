@@ -9,6 +9,7 @@
  *   1. refuse if the process has more than one thread (DESIGN §4 trap 6);
  *   2. read the mappings and ask the tracker what was written;
  *   3. write P.data.N: those pages, minus pristine ones (trap 19), fsync;
+ *      and P.relro.N: relocated read-only pages (trap 15), fsync;
  *   4. write P.state.N (trap 2, 3, 12, 17, 19), fsync;
  *   5. write P.map.N with the CRC of every writable range, fsync;
  *   6. link it to P.map atomically and fsync the directory: the COMMIT POINT
@@ -195,9 +196,54 @@ out:
 	return rc ? -ENOMEM : 0;
 }
 
+/*
+ * trap 15: a library's GOT is relocated by ld.so and then made read-only
+ * (PT_GNU_RELRO).  Such pages of a read-only private file mapping are no
+ * longer the file's bytes, and nothing else saves them: they are not
+ * writable.  pagemap tells them apart: an anonymous (copied-on-write) page
+ * inside a file mapping.
+ */
+static int collect_sealed(const struct vma_table *maps, struct range_list *writable,
+			  struct range_list **sealed)
+{
+	enum { BATCH = 512 };
+	uint64_t pm[BATCH];
+	long fd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+	int rc = 0;
+
+	if (fd < 0)
+		return 0; /* without pagemap, nothing to find: see the restart's CRCs */
+	for (int i = 0; i < maps->n && !rc; i++) {
+		const struct vma *v = &maps->v[i];
+		if (!v->ino || v->shared || v->special != VMA_PLAIN ||
+		    (v->prot & (PROT_READ | PROT_WRITE)) != PROT_READ ||
+		    range_list_covers(writable, v->start, v->end))
+			continue;
+		for (uintptr_t a = v->start; a < v->end && !rc;) {
+			size_t pages = (v->end - a) / g->page_size;
+			if (pages > BATCH)
+				pages = BATCH;
+			if (sys_pread((int)fd, pm, pages * 8, (a / g->page_size) * 8) != (long)(pages * 8))
+				break;
+			for (size_t p = 0; p < pages && !rc; p++) {
+				uintptr_t pa = a + p * g->page_size;
+				bool copied = (pm[p] & PM_SWAPPED) ||
+					      ((pm[p] & PM_PRESENT) && !(pm[p] & PM_FILE));
+				if (copied && !range_list_find(writable, pa))
+					rc = range_list_insert(sealed, pa, pa + g->page_size, false);
+			}
+			a += pages * g->page_size;
+		}
+	}
+	sys_close((int)fd);
+	return rc ? -ENOMEM : 0;
+}
+
 /* ---- the files of one checkpoint -------------------------------------------- */
 
-static int write_data(const char *path, struct range_list *data, uint64_t *bytes)
+/* Range records each followed by its bytes: P.data.N, and P.relro.N. */
+static int write_records(const char *path, struct range_list *data, bool note_crc,
+			 uint64_t *bytes)
 {
 	int fd = open_image(path), rc = 0;
 
@@ -212,7 +258,7 @@ static int write_data(const char *path, struct range_list *data, uint64_t *bytes
 		rc = write_all(fd, &rec, sizeof(rec));
 		if (!rc)
 			rc = write_all(fd, (const void *)rec.start, rec.end - rec.start);
-		for (uintptr_t a = rec.start; !rc && a < rec.end; a += g->page_size)
+		for (uintptr_t a = rec.start; note_crc && !rc && a < rec.end; a += g->page_size)
 			crc_cache_note_page(a);
 		*bytes += rec.end - rec.start;
 	}
@@ -475,10 +521,10 @@ static int commit_map(const char *map_n)
    full disk needs the room back. */
 static void discard_epoch(void)
 {
-	static const char *const kinds[] = { ".data", ".state", ".map" };
+	static const char *const kinds[] = { ".data", ".relro", ".state", ".map" };
 	char path[MAXFILENAME + 32];
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		ckpt_path(path, sizeof(path), kinds[i], (long)g->epoch);
 		sys_unlinkat(AT_FDCWD, path, 0);
 	}
@@ -516,6 +562,7 @@ static int write_checkpoint(void *interrupted)
 {
 	struct vma_table maps = { 0 };
 	struct range_list *writable = NULL, *save = NULL, *data = NULL, *pristine = NULL;
+	struct range_list *sealed = NULL;
 	char path[MAXFILENAME + 32], map_n[MAXFILENAME + 32], names[512];
 	uint64_t t0 = ckpt_now_ns(), bytes = 0;
 	int rc = -1;
@@ -541,14 +588,20 @@ static int write_checkpoint(void *interrupted)
 	if (g->tracker->collect(&maps, &writable, &save) ||
 	    range_list_insert(&writable, CKPT_ALTSTACK_BASE, CKPT_ALTSTACK_BASE + CKPT_ALTSTACK_SIZE, false) ||
 	    range_list_insert(&save, CKPT_ALTSTACK_BASE, CKPT_ALTSTACK_BASE + CKPT_ALTSTACK_SIZE, false) ||
-	    split_pristine(save, &maps, &data, &pristine)) {
+	    split_pristine(save, &maps, &data, &pristine) ||
+	    collect_sealed(&maps, writable, &sealed)) {
 		g->errnum = ENOMEM;
 		ckpt_err("out of private memory while planning epoch %lu", (unsigned long)g->epoch);
 		goto out;
 	}
 
 	ckpt_path(path, sizeof(path), ".data", (long)g->epoch);
-	r = write_data(path, data, &bytes);
+	r = write_records(path, data, true, &bytes);
+	if (!r) {
+		uint64_t sealed_bytes;
+		ckpt_path(path, sizeof(path), ".relro", (long)g->epoch);
+		r = write_records(path, sealed, false, &sealed_bytes);
+	}
 	if (!r) {
 		ckpt_path(path, sizeof(path), ".state", (long)g->epoch);
 		r = write_state(path, &maps, writable, pristine);
@@ -615,6 +668,7 @@ out:
 	range_list_free(&save);
 	range_list_free(&data);
 	range_list_free(&pristine);
+	range_list_free(&sealed);
 	return rc;
 }
 
