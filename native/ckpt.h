@@ -98,6 +98,7 @@ struct ckpt_state {
 
 	/* life */
 	bool active;		/* constructor finished, checkpoints allowed */
+	long pid;		/* the process the core is for (not a fork child) */
 	bool in_checkpoint;	/* the writer is running */
 	uint64_t epoch;		/* epoch of the next checkpoint */
 	uint64_t taken;

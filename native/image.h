@@ -141,6 +141,8 @@ struct ckpt_vma_rec {
 	uint64_t offset;	/* file offset of start, 0 for anonymous */
 	uint64_t dev;		/* backing file, 0/0 for anonymous */
 	uint64_t ino;
+	uint64_t size;		/* size and modification time of the file at the */
+	int64_t mtime_ns;	/* checkpoint: a restart refuses a changed one */
 	uint32_t prot;		/* PROT_* the application gave it */
 	uint32_t kind;		/* enum ckpt_vma_kind */
 	int32_t path;		/* strtab offset, or CKPT_NO_STRING */
@@ -186,7 +188,7 @@ _Static_assert(offsetof(struct ckpt_map_header, ctx) == 48, "seed header has ctx
 _Static_assert(sizeof(struct ckpt_range_rec) == 24, "seed range record is 24 bytes");
 _Static_assert(sizeof(struct ckpt_file_rec) == MAXFILENAME + 16, "seed file record");
 _Static_assert(sizeof(struct ckpt_state_header) % 8 == 0, "sidecar header aligned");
-_Static_assert(sizeof(struct ckpt_vma_rec) == 56, "sidecar vma record");
+_Static_assert(sizeof(struct ckpt_vma_rec) == 72, "sidecar vma record");
 #endif
 
 #endif

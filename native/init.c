@@ -105,6 +105,33 @@ static void read_config(void)
 	ckpt_fmt(g->preload, sizeof(g->preload), "%s", pre ? pre : "");
 }
 
+/* Remove the core's own entry from LD_PRELOAD, keeping any others. */
+static void drop_from_preload(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	char keep[MAXFILENAME];
+	size_t n = 0;
+
+	if (!pre || !strstr(pre, "libcheckpoint"))
+		return;
+	for (const char *p = pre; *p;) {
+		size_t len = strcspn(p, ": ");
+		if (len && !memmem(p, len, "libcheckpoint", 13) && n + len + 2 < sizeof(keep)) {
+			if (n)
+				keep[n++] = ':';
+			memcpy(keep + n, p, len);
+			n += len;
+		}
+		p += len;
+		p += strspn(p, ": ");
+	}
+	keep[n] = 0;
+	if (n)
+		setenv("LD_PRELOAD", keep, 1);
+	else
+		unsetenv("LD_PRELOAD");
+}
+
 /*
  * DESIGN §4 trap 18: programs this one starts (system(), a shell, pip) get
  * neither the preload nor the variables, or they would checkpoint themselves
@@ -117,9 +144,7 @@ static void hide_from_children(void)
 					    "CKPT_DEBUG", NULL };
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
-	const char *pre = getenv("LD_PRELOAD");
-	if (pre && strstr(pre, "libcheckpoint"))
-		unsetenv("LD_PRELOAD");
+	drop_from_preload();
 }
 
 /*
@@ -231,6 +256,7 @@ __attribute__((constructor)) static void initialize_checkpointer(void)
 	g->page_size = sysconf(_SC_PAGESIZE);
 	g->tracker = &ckpt_tracker_mprotect;
 	g->restarted_from = (uint64_t)-1;
+	g->pid = sys_getpid();
 	read_config();
 
 	if (!g->restart && !(sys_personality(0xffffffff) & ADDR_NO_RANDOMIZE)) {

@@ -354,7 +354,7 @@ static int check_mappings(const struct epoch_state *e, const struct vma_table *c
 			}
 			a = cur->v[k].end;
 		}
-		if (missing && r->kind == CKPT_VMA_FILE) {
+		if (r->kind == CKPT_VMA_FILE && (missing || !i || e->vmas[i - 1].ino != r->ino)) {
 			const char *path = str_at(e, r->path);
 			struct stat st;
 			if (!path || sys_fstatat(AT_FDCWD, path, &st, 0) < 0) {
@@ -362,9 +362,11 @@ static int check_mappings(const struct epoch_state *e, const struct vma_table *c
 					 path ? path : "a file", (void *)r->start);
 				return -1;
 			}
-			if (st.st_dev != r->dev || st.st_ino != r->ino) {
-				ckpt_err("%s changed since the checkpoint (it is another file now); "
-					 "its code in the image would not match", path);
+			if (st.st_dev != r->dev || st.st_ino != r->ino || (uint64_t)st.st_size != r->size ||
+			    st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec != r->mtime_ns) {
+				ckpt_err("%s changed since the checkpoint (reinstalled or rebuilt?); "
+					 "the image's view of it would not match.  Put the old one back "
+					 "or start afresh", path);
 				return -1;
 			}
 		}
@@ -810,6 +812,7 @@ static void restore_main(void)
 
 	g->epoch = p->map.epoch + 1;
 	g->restarted_from = p->map.epoch;
+	g->pid = sys_getpid();
 	g->resumed = true;
 	g->in_checkpoint = false;
 	if (g->period > 0 && ckpt_periodic_start(g->period))

@@ -83,7 +83,7 @@ static void prof_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	(void)si;
-	if (!g->active || g->in_checkpoint)
+	if (!g->active || g->in_checkpoint || sys_getpid() != g->pid)
 		return;
 	ckpt_take_from(uc);
 }

@@ -56,9 +56,15 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Every image file is a new inode: a file of the same name may exist from a
+ * timeline a restart abandoned, and P.map may be a hard link to it.
+ * Truncating it in place would rewrite the committed P.map non-atomically.
+ */
 static int open_image(const char *path)
 {
-	long fd = sys_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	sys_unlinkat(AT_FDCWD, path, 0);
+	long fd = sys_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		sys_fchmod((int)fd, 0600); /* trap 8: whatever the umask */
 	return (int)fd;
@@ -381,11 +387,19 @@ static int write_state(const char *path, const struct vma_table *maps,
 	}
 	buf_add(&out, &h, sizeof(h));
 
+	struct stat fst = { 0 };
 	for (int i = 0; i < maps->n; i++) {
 		const struct vma *v = &maps->v[i];
 		if (v->special == VMA_KERNEL || v->special == VMA_PRIVATE)
 			continue;
+		/* trap 4: the identity of each mapped file, one stat per file */
+		if (v->ino && (fst.st_ino != v->ino || fst.st_dev != v->dev) &&
+		    sys_fstatat(AT_FDCWD, v->path, &fst, 0) < 0)
+			memset(&fst, 0, sizeof(fst));
+		bool same = v->ino && fst.st_ino == v->ino && fst.st_dev == v->dev;
 		struct ckpt_vma_rec r = {
+			.size = same ? (uint64_t)fst.st_size : 0,
+			.mtime_ns = same ? fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec : 0,
 			.start = v->start, .end = v->end,
 			.offset = v->ino ? v->offset : 0,
 			.dev = v->dev, .ino = v->ino,
@@ -568,6 +582,14 @@ static int write_checkpoint(void *interrupted)
 	int rc = -1;
 	long threads, r;
 
+	if (sys_getpid() != g->pid) {
+		/* A fork child shares the prefix; its image would replace the
+		   parent's.  Only the process started under the core checkpoints. */
+		g->errnum = EPERM;
+		ckpt_err("cannot checkpoint in a child process (pid %ld) forked from the one "
+			 "started under the core (pid %ld)", sys_getpid(), g->pid);
+		return -1;
+	}
 	threads = count_threads(names, sizeof(names));
 	if (threads > 1) {
 		g->errnum = EBUSY;
