@@ -1,10 +1,16 @@
-"""cffi build script: the image layout module ``ipyckpt._layout``.
+"""cffi build script: the module ``ipyckpt._layout``.
 
-The layout of a checkpoint is declared once, in native/image.h.  This script
-feeds that very header to cffi (after the C preprocessor has removed the
-system includes and the static asserts, see ``CKPT_CDEF`` there), and the C
+The layout of a checkpoint is declared once, in native/image.h, and the core's
+public types in native/include/checkpoint.h.  This script feeds those very
+headers to cffi (after the C preprocessor has removed the system includes, the
+static asserts and the function prototypes, see ``CKPT_CDEF`` there), and the C
 compiler checks every size and offset when it builds the module.  Python code
 reads images only through ``ffi`` from this module.
+
+The core's functions are not linked into this module: loading libcheckpoint.so
+starts the checkpointer, which only a process started under it may do.  They
+are found at run time with dlsym in the process that has the core preloaded
+(ipyckpt/core.py).
 """
 import os
 import shlex
@@ -15,13 +21,13 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NATIVE = os.path.join(os.path.dirname(HERE), "native")
-HEADER = os.path.join(NATIVE, "image.h")
+HEADERS = [os.path.join(NATIVE, "image.h"), os.path.join(NATIVE, "include", "checkpoint.h")]
 
 
-def _preprocessed_header():
+def _preprocessed(header):
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     out = subprocess.run(
-        cc[:1] + ["-E", "-P", "-DCKPT_CDEF", "-x", "c", HEADER],
+        cc[:1] + ["-E", "-P", "-DCKPT_CDEF", "-x", "c", header],
         check=True,
         capture_output=True,
         text=True,
@@ -37,10 +43,17 @@ ffibuilder.cdef(
     typedef struct { ...; } ucontext_t;
     typedef int... off_t;
     #define MAXFILENAME ...
+    void *dlsym(void *handle, const char *symbol);
     """
 )
-ffibuilder.cdef(_preprocessed_header())
-ffibuilder.set_source("ipyckpt._layout", '#include "image.h"', include_dirs=[NATIVE])
+for _header in HEADERS:
+    ffibuilder.cdef(_preprocessed(_header))
+ffibuilder.set_source(
+    "ipyckpt._layout",
+    '#include <dlfcn.h>\n#include "image.h"\n#include "include/checkpoint.h"',
+    include_dirs=[NATIVE],
+    libraries=["dl"],
+)
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -1,9 +1,20 @@
 """The ``ipyckpt`` command line."""
 import argparse
+import os
 import shlex
 import sys
 
-from . import __version__, paths
+from . import __version__, launch, paths
+
+
+def _seconds(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number of seconds" % text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("the period cannot be negative")
+    return value
 
 
 def cmd_cc_flags(args):
@@ -22,6 +33,51 @@ def cmd_cc_flags(args):
     ]
     print(" ".join(flags))
     return 0
+
+
+def _program(args):
+    argv = list(args.program)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise SystemExit("ipyckpt: name the program to run after --, e.g. "
+                         "`ipyckpt %s -- python train.py`" % args.command)
+    return argv
+
+
+def cmd_run(args):
+    argv = _program(args)
+    prefix = os.path.abspath(args.prefix or launch.default_prefix(argv))
+    os.makedirs(os.path.dirname(prefix), mode=0o700, exist_ok=True)
+    print("ipyckpt: checkpoints of this run go to %s%s\n"
+          "ipyckpt: to restart it: ipyckpt restart --prefix %s -- %s"
+          % (prefix, " every %d s of CPU time" % args.period if args.period else "",
+             shlex.quote(prefix), " ".join(shlex.quote(a) for a in argv)),
+          file=sys.stderr)
+    launch.exec_under_core(argv, prefix, period=args.period, debug=args.debug)
+
+
+def cmd_restart(args):
+    argv = _program(args)
+    prefix = os.path.abspath(args.prefix or launch.default_prefix(argv))
+    latest = launch.committed_epoch(prefix)
+    if latest is None:
+        print("ipyckpt: no checkpoint at %s.map; run the program with `ipyckpt run` first"
+              % prefix, file=sys.stderr)
+        return 1
+    if args.epoch is not None and args.epoch != latest:
+        if args.epoch not in launch.epochs(prefix):
+            print("ipyckpt: %s has no epoch %d (it has %s)"
+                  % (prefix, args.epoch, ", ".join(map(str, launch.epochs(prefix)))),
+                  file=sys.stderr)
+            return 1
+        moved = launch.rewind(prefix, args.epoch)
+        if moved:
+            print("ipyckpt: epochs after %d set aside in %s" % (args.epoch, moved),
+                  file=sys.stderr)
+        latest = args.epoch
+    print("ipyckpt: restarting from epoch %d of %s" % (latest, prefix), file=sys.stderr)
+    launch.exec_under_core(argv, prefix, restart=True, debug=args.debug)
 
 
 def cmd_inspect(args):
@@ -48,6 +104,35 @@ def build_parser():
     s.set_defaults(func=cmd_cc_flags)
 
     s = sub.add_parser(
+        "run",
+        help="run a program under the core, checkpointable",
+        description="Run PROGRAM with address space randomization off and the "
+        "checkpointing core preloaded.  In Python: `import ipyckpt; ipyckpt.checkpoint()`; "
+        "with --period, checkpoints happen on their own.",
+    )
+    s.add_argument("--prefix", help="path prefix of the checkpoint files "
+                   "(default: .ipyckpt/<script name> in the working directory)")
+    s.add_argument("--period", type=_seconds, default=0, metavar="SECONDS",
+                   help="take a checkpoint every SECONDS of CPU time (default: only on request)")
+    s.add_argument("--debug", action="store_true", help="diagnostics of the core on stderr")
+    s.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser(
+        "restart",
+        help="restart a program from its latest (or a given) checkpoint",
+        description="Restart PROGRAM from a checkpoint of `ipyckpt run`.  Give the same "
+        "PROGRAM and prefix.  With --epoch, the epochs after it are moved aside into "
+        "PREFIX.abandoned-<time>/ and never mixed into a later restore.",
+    )
+    s.add_argument("--prefix", help="path prefix of the checkpoint files "
+                   "(default: as `ipyckpt run` chose it)")
+    s.add_argument("--epoch", type=int, help="restart from this epoch instead of the latest")
+    s.add_argument("--debug", action="store_true", help="diagnostics of the core on stderr")
+    s.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
+    s.set_defaults(func=cmd_restart)
+
+    s = sub.add_parser(
         "inspect",
         help="print and validate a checkpoint",
         description="Print a checkpoint in human terms and validate it against the image "
@@ -64,7 +149,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, launch.LaunchError) as e:
         print("ipyckpt: %s" % e, file=sys.stderr)
         return 1
 

@@ -141,7 +141,7 @@ static void drop_from_preload(void)
 static void hide_from_children(void)
 {
 	static const char *const vars[] = { "CKPT_PREFIX", "CKPT_PERIOD", "CKPT_RESTART",
-					    "CKPT_DEBUG", NULL };
+					    "CKPT_DEBUG", "CKPT_EXE", NULL };
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
 	drop_from_preload();
@@ -241,9 +241,33 @@ static void setup_altstack(void)
 	}
 }
 
+/*
+ * CKPT_EXE names the program the core is for.  A shell script, `env` or a
+ * pyenv shim on the way to it loads the core too (LD_PRELOAD); there it
+ * must do nothing at all, and above all keep the variables for the real one.
+ */
+static bool meant_for_this_program(void)
+{
+	const char *want = getenv("CKPT_EXE");
+	char exe[MAXFILENAME];
+	long n;
+
+	if (!want || !*want)
+		return true;
+	n = sys_readlinkat(AT_FDCWD, "/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return true;
+	exe[n] = 0;
+	return strcmp(exe, want) == 0;
+}
+
 __attribute__((constructor)) static void initialize_checkpointer(void)
 {
-	int r = palloc_init();
+	int r;
+
+	if (!meant_for_this_program())
+		return;
+	r = palloc_init();
 
 	if (r < 0) {
 		ckpt_perr(-r, "cannot map the checkpointer's private heap at %p",
@@ -289,7 +313,7 @@ __attribute__((constructor)) static void initialize_checkpointer(void)
 		   g->period ? "periodic" : "on-demand checkpoints", g->tracker->name);
 }
 
-int ckpt_get_status(struct ckpt_status *st)
+CKPT_EXPORT int ckpt_get_status(struct ckpt_status *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (!g || !g->active)
@@ -307,7 +331,7 @@ int ckpt_get_status(struct ckpt_status *st)
 	return 0;
 }
 
-const char *ckpt_last_error(void)
+CKPT_EXPORT const char *ckpt_last_error(void)
 {
 	return g ? g->errmsg : "ipyckpt's core is not running in this process";
 }

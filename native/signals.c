@@ -148,6 +148,32 @@ int ckpt_periodic_start(int period)
 	return 0;
 }
 
+CKPT_EXPORT int ckpt_set_period(int seconds)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	if (!g || !g->active) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (seconds < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint64_t mask = ckpt_block_signals();
+	int rc = 0;
+	if (seconds > 0)
+		rc = ckpt_periodic_start(seconds);
+	else
+		sys_setitimer(ITIMER_PROF, &off, NULL);
+	if (!rc)
+		g->period = seconds;
+	ckpt_restore_signals(mask);
+	if (rc)
+		errno = EINVAL;
+	return rc;
+}
+
 void ckpt_segv_reassert(void)
 {
 	struct ckpt_ksigaction cur;

@@ -725,7 +725,7 @@ int ckpt_take_from(void *interrupted)
 	return rc;
 }
 
-int checkpoint(void)
+CKPT_EXPORT int ckpt_take(void)
 {
 	int rc;
 
@@ -733,12 +733,17 @@ int checkpoint(void)
 		errno = ENOSYS;
 		return CKPT_FAILED;
 	}
-	if (g->period > 0)
-		return CKPT_IGNORED; /* the seed: periodic mode ignores requests */
 	rc = ckpt_take_from(NULL);
 	if (rc == CKPT_FAILED)
 		errno = g->errnum ? g->errnum : EIO;
 	return rc;
+}
+
+CKPT_EXPORT int checkpoint(void)
+{
+	if (g && g->active && g->period > 0)
+		return CKPT_IGNORED; /* the seed: periodic mode ignores requests */
+	return ckpt_take();
 }
 
 uint64_t ckpt_count_dirty(void)

@@ -13,11 +13,20 @@
  *   CKPT_RESTART  if set: restart from the latest checkpoint; the period
  *                 saved in it is used and CKPT_PERIOD is ignored.
  *   CKPT_DEBUG    if set: diagnostics on stderr; "2" adds per-range detail.
+ *   CKPT_EXE      optional: the absolute path of the executable the core is
+ *                 for.  Any other program that loads it (a shell or `env` on
+ *                 the way to it) leaves it dormant and passes the variables
+ *                 on.  `ipyckpt run` sets it.
+ *
+ * The core hides LD_PRELOAD's entry for it and the CKPT_* variables from the
+ * programs this one starts, so they never checkpoint into the same files.
  */
 #ifndef IPYCKPT_CHECKPOINT_H
 #define IPYCKPT_CHECKPOINT_H
 
+#ifndef CKPT_CDEF /* cffi reads the types below; see ipyckpt/_build_layout.py */
 #include <stdint.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +48,9 @@ enum {
  * with CKPT_TAKEN in the process that took it, and once with CKPT_RESTARTED
  * in each process restarted from it.
  */
+#ifndef CKPT_CDEF
 CKPT_API int checkpoint(void);
+#endif
 
 struct ckpt_status {
 	int active;		/* the core is running in this process */
@@ -54,11 +65,27 @@ struct ckpt_status {
 	char prefix[4096];
 };
 
+#ifndef CKPT_CDEF
 /* Fill *st; dirty_pages is counted now.  Returns 0, or -1 if inactive. */
 CKPT_API int ckpt_get_status(struct ckpt_status *st);
 
 /* The message of the last failure in this process, or "" if none. */
 CKPT_API const char *ckpt_last_error(void);
+
+/*
+ * Take a checkpoint now, also in periodic mode (where checkpoint() ignores
+ * requests, as the seed specifies).  Returns as checkpoint() does.  For
+ * front ends such as the %checkpoint magic.
+ */
+CKPT_API int ckpt_take(void);
+
+/*
+ * Change the period: seconds of CPU time between automatic checkpoints, 0 to
+ * stop them.  Saved with the next checkpoint, so a restart keeps it.
+ * Returns 0, or -1 with errno (EINVAL for a negative period).
+ */
+CKPT_API int ckpt_set_period(int seconds);
+#endif
 
 #ifdef __cplusplus
 }
