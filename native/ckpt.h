@@ -123,6 +123,7 @@ struct ckpt_state {
 
 	/* signals */
 	struct sigaction app_segv;	/* the application's SIGSEGV disposition */
+	stack_t app_altstack;		/* the alternate stack it asked for */
 	struct ckpt_ksigaction our_segv;
 	struct ckpt_ksigaction our_prof;
 	uint64_t ckpt_sigmask;	/* blocked while the checkpointer runs */

@@ -265,6 +265,35 @@ CKPT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
 	return real_sigaction(sig, act, old);
 }
 
+/*
+ * Our alternate signal stack must stay installed: a fault on a protected page
+ * is handled on it, and a stack the application allocates (faulthandler
+ * mallocs one) lies in memory that may itself be write-protected, where the
+ * kernel cannot build a signal frame and kills the process.  The
+ * application's request is recorded and reported back, and its handlers run
+ * on our stack.
+ */
+CKPT_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	if (!g || !g->active)
+		return (int)ckpt_sys_ret(sys_sigaltstack(ss, old));
+	if (ss && !(ss->ss_flags & SS_DISABLE) && ss->ss_size < (size_t)MINSIGSTKSZ) {
+		errno = ENOMEM;
+		return -1;
+	}
+	uint64_t mask = ckpt_block_signals();
+	stack_t prev = g->app_altstack;
+	if (ss)
+		g->app_altstack = *ss;
+	ckpt_restore_signals(mask);
+	if (old) {
+		if (!prev.ss_sp && !prev.ss_size)
+			prev.ss_flags = SS_DISABLE;
+		*old = prev;
+	}
+	return 0;
+}
+
 /* glibc's signal() calls its internal sigaction, which the wrapper above
    would not see; give it BSD semantics as glibc does. */
 CKPT_EXPORT sighandler_t signal(int sig, sighandler_t handler)
