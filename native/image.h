@@ -86,7 +86,7 @@ struct ckpt_file_rec {
 
 enum {
 	CKPT_STATE_MAGIC = 0x54534b43,	/* "CKST" little-endian */
-	CKPT_STATE_VERSION = 1,
+	CKPT_STATE_VERSION = 2,	/* 2: ckpt_vma_rec has size, mtime_ns */
 	CKPT_NO_STRING = -1,		/* a strtab offset that names nothing */
 };
 

@@ -325,14 +325,21 @@ static uint32_t vma_kind(const struct vma *v)
 }
 
 /*
- * The application's protection of a mapping: what it set, not the read-only
- * we put on tracked pages.
+ * The end of the piece of v starting at a that is uniformly inside or outside
+ * the application's writable memory, and which of the two it is.  A mapping
+ * as the kernel shows it can be part writable, part not: a library's RELRO
+ * page merges with its .data page once we write-protect that one.
  */
-static uint32_t app_prot(const struct vma *v, struct range_list *writable)
+static uintptr_t writable_piece(const struct vma *v, uintptr_t a, struct range_list *writable,
+				bool *inside)
 {
-	if (range_list_covers(writable, v->start, v->end))
-		return v->prot | PROT_WRITE;
-	return v->prot;
+	struct range_list *r = writable;
+
+	while (r && r->range.end <= a)
+		r = r->next;
+	*inside = r && r->range.start <= a;
+	uintptr_t b = *inside ? r->range.end : (r ? r->range.start : v->end);
+	return b < v->end ? b : v->end;
 }
 
 static int write_state(const char *path, const struct vma_table *maps,
@@ -397,19 +404,26 @@ static int write_state(const char *path, const struct vma_table *maps,
 		    sys_fstatat(AT_FDCWD, v->path, &fst, 0) < 0)
 			memset(&fst, 0, sizeof(fst));
 		bool same = v->ino && fst.st_ino == v->ino && fst.st_dev == v->dev;
-		struct ckpt_vma_rec r = {
-			.size = same ? (uint64_t)fst.st_size : 0,
-			.mtime_ns = same ? fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec : 0,
-			.start = v->start, .end = v->end,
-			.offset = v->ino ? v->offset : 0,
-			.dev = v->dev, .ino = v->ino,
-			.prot = app_prot(v, writable),
-			.kind = vma_kind(v),
-			.path = v->ino ? str_add(&strtab, v->path) : CKPT_NO_STRING,
-			.flags = v->shared ? CKPT_VMAF_SHARED : 0,
-		};
-		buf_add(&out, &r, sizeof(r));
-		h.vma_cnt++;
+		int32_t path = v->ino ? str_add(&strtab, v->path) : CKPT_NO_STRING;
+		/* One record per piece, with the protection the application gave
+		   it: PROT_WRITE back on pages we write-protected. */
+		for (uintptr_t a = v->start, b; a < v->end; a = b) {
+			bool inside;
+			b = writable_piece(v, a, writable, &inside);
+			struct ckpt_vma_rec r = {
+				.start = a, .end = b,
+				.offset = v->ino ? v->offset + (a - v->start) : 0,
+				.dev = v->dev, .ino = v->ino,
+				.size = same ? (uint64_t)fst.st_size : 0,
+				.mtime_ns = same ? fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec : 0,
+				.prot = (uint32_t)(v->prot | (inside ? PROT_WRITE : 0)),
+				.kind = vma_kind(v),
+				.path = path,
+				.flags = v->shared ? CKPT_VMAF_SHARED : 0,
+			};
+			buf_add(&out, &r, sizeof(r));
+			h.vma_cnt++;
+		}
 	}
 
 	struct ckpt_sig_rec sigs[64];
