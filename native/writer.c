@@ -605,6 +605,14 @@ static int write_checkpoint(void *interrupted)
 		return -1;
 	}
 	threads = count_threads(names, sizeof(names));
+	/* A thread just joined may still be leaving the kernel's task list
+	   (pthread_join returns when its tid is cleared, a little before the
+	   task is gone).  Give such threads a moment before refusing. */
+	for (int tries = 0; threads > 1 && tries < 20; tries++) {
+		struct timespec ts = { 0, 2500000 };
+		SYS3(SYS_nanosleep, &ts, NULL, 0);
+		threads = count_threads(names, sizeof(names));
+	}
 	if (threads > 1) {
 		g->errnum = EBUSY;
 		ckpt_err("cannot checkpoint: the process has %ld threads (%s) and a checkpoint "
