@@ -88,10 +88,19 @@ def default_prefix(argv):
     return os.path.join(os.getcwd(), ".ipyckpt", name)
 
 
-def core_environment(prefix, exe, period=None, restart=False, debug=False, base=None):
-    """The environment of a program under the core."""
+CORE_VARIABLES = ("CKPT_PREFIX", "CKPT_PERIOD", "CKPT_RESTART", "CKPT_DEBUG", "CKPT_EXE",
+                  "CKPT_NOTIFY")
+
+
+def core_environment(prefix, exe, period=None, restart=False, debug=False, notify=None,
+                     base=None):
+    """The environment of a program under the core (see checkpoint.h).
+
+    notify: a signal number the core raises in a restarted process before it
+    resumes (CKPT_NOTIFY).
+    """
     env = dict(os.environ if base is None else base)
-    for key in ("CKPT_PREFIX", "CKPT_PERIOD", "CKPT_RESTART", "CKPT_DEBUG", "CKPT_EXE"):
+    for key in CORE_VARIABLES:
         env.pop(key, None)
     for key, value in SINGLE_THREAD_ENV.items():
         env.setdefault(key, value)
@@ -104,6 +113,8 @@ def core_environment(prefix, exe, period=None, restart=False, debug=False, base=
         env["CKPT_RESTART"] = "1"
     if debug:
         env["CKPT_DEBUG"] = "1" if debug is True else str(debug)
+    if notify:
+        env["CKPT_NOTIFY"] = str(int(notify))
     return env
 
 

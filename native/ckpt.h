@@ -95,6 +95,7 @@ struct ckpt_state {
 	bool restart;
 	long page_size;
 	char preload[MAXFILENAME];	/* LD_PRELOAD at start (trap 17) */
+	int notify_signal;	/* CKPT_NOTIFY: raised after a restart, 0: none */
 
 	/* life */
 	bool active;		/* constructor finished, checkpoints allowed */

@@ -99,6 +99,20 @@ static void read_config(void)
 		}
 		g->period = (int)v;
 	}
+	const char *notify = getenv("CKPT_NOTIFY");
+	if (notify && *notify) {
+		int sig = 0;
+		const char *p = notify;
+		for (; *p >= '0' && *p <= '9' && sig < 100; p++)
+			sig = sig * 10 + (*p - '0');
+		if (*p || sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP ||
+		    sig == SIGSEGV || sig == SIGPROF) {
+			ckpt_err("CKPT_NOTIFY must be a signal number (1-64, not SIGKILL, SIGSTOP, "
+				 "SIGSEGV or SIGPROF); got '%s'", notify);
+			config_error();
+		}
+		g->notify_signal = sig;
+	}
 	if (debug)
 		g->debug = *debug >= '2' && *debug <= '9' ? *debug - '0' : 1;
 	const char *pre = getenv("LD_PRELOAD");
@@ -141,7 +155,7 @@ static void drop_from_preload(void)
 static void hide_from_children(void)
 {
 	static const char *const vars[] = { "CKPT_PREFIX", "CKPT_PERIOD", "CKPT_RESTART",
-					    "CKPT_DEBUG", "CKPT_EXE", NULL };
+					    "CKPT_DEBUG", "CKPT_EXE", "CKPT_NOTIFY", NULL };
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
 	drop_from_preload();

@@ -826,6 +826,10 @@ static void restore_main(void)
 	/* getcontext points fpregs into the ucontext itself; ours moved. */
 	g->app_ctx.uc_mcontext.fpregs = &g->app_ctx.__fpregs_mem;
 	g->active = true;
+	/* Pending until the saved context unblocks it, then delivered to the
+	   handler the image installed: the program learns of the restart. */
+	if (g->notify_signal)
+		sys_tgkill((int)g->pid, (int)sys_gettid(), g->notify_signal);
 	setcontext(&g->app_ctx);
 	ckpt_err("cannot resume the saved context");
 	sys_exit_group(EXIT_RESTORE);

@@ -13,6 +13,10 @@
  *   CKPT_RESTART  if set: restart from the latest checkpoint; the period
  *                 saved in it is used and CKPT_PERIOD is ignored.
  *   CKPT_DEBUG    if set: diagnostics on stderr; "2" adds per-range detail.
+ *   CKPT_NOTIFY   optional: a signal number the core raises in a restarted
+ *                 process just before it resumes, so that the program learns
+ *                 it was restarted wherever it was (a Jupyter engine tells its
+ *                 front).  The handler is the one saved in the checkpoint.
  *   CKPT_EXE      optional: the absolute path of the executable the core is
  *                 for.  Any other program that loads it (a shell or `env` on
  *                 the way to it) leaves it dormant and passes the variables
