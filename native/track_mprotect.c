@@ -152,6 +152,33 @@ fail:
 	return -1;
 }
 
+/*
+ * glibc's realloc moves a large block with mremap, through an internal call
+ * no wrapper sees, and the pages keep the read-only protection we gave them
+ * at an address we never tracked.  The first write there would look like a
+ * genuine fault and kill the process.  A write fault in private anonymous
+ * memory that is exactly read-only (no library maps such memory; we protect
+ * to exactly that) is taken for moved tracked memory: the whole mapping is
+ * opened at once, and the next checkpoint saves it as new memory.
+ */
+static bool adopt_moved(uintptr_t addr)
+{
+	struct vma_table t;
+	bool ok = false;
+
+	if (maps_read(&t) < 0)
+		return false;
+	int i = vma_find(&t, addr);
+	if (i >= 0) {
+		const struct vma *v = &t.v[i];
+		if (v->ino == 0 && !v->shared && v->special == VMA_PLAIN && v->prot == PROT_READ)
+			ok = sys_mprotect((void *)v->start, v->end - v->start,
+					  PROT_READ | PROT_WRITE) == 0;
+	}
+	vma_table_free(&t);
+	return ok;
+}
+
 static bool mp_fault(uintptr_t addr, int si_code)
 {
 	uintptr_t page = page_down(addr);
@@ -164,7 +191,7 @@ static bool mp_fault(uintptr_t addr, int si_code)
 	else if (range_list_find(g->tracked_x, addr))
 		prot = PROT_READ | PROT_WRITE | PROT_EXEC;
 	else
-		return false;
+		return adopt_moved(addr);
 	long r = sys_mprotect((void *)page, g->page_size, prot);
 	if (r == -ENOMEM) {
 		/* Too many mappings (vm.max_map_count): each lone writable page
