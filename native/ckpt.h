@@ -136,6 +136,11 @@ struct ckpt_state {
 	/* glibc thread descriptor facts (DESIGN §4 trap 13) */
 	long tid_offset;	/* offset of the cached tid from the thread pointer */
 
+	/* the last P.relro.N written by this process (writer.c) */
+	struct range_list *sealed;
+	uint32_t sealed_crc;
+	uint64_t sealed_epoch;
+
 	/* statistics of the last checkpoint */
 	uint64_t last_bytes;
 	uint64_t last_pages;

@@ -294,6 +294,7 @@ __attribute__((constructor)) static void initialize_checkpointer(void)
 	g->page_size = sysconf(_SC_PAGESIZE);
 	g->tracker = &ckpt_tracker_mprotect;
 	g->restarted_from = (uint64_t)-1;
+	g->sealed_epoch = (uint64_t)-1;
 	g->pid = sys_getpid();
 	read_config();
 

@@ -271,6 +271,47 @@ static int write_records(const char *path, struct range_list *data, bool note_cr
 	return finish_file(fd, rc);
 }
 
+static bool same_ranges(struct range_list *a, struct range_list *b)
+{
+	for (; a && b; a = a->next, b = b->next)
+		if (a->range.start != b->range.start || a->range.end != b->range.end)
+			return false;
+	return !a && !b;
+}
+
+/*
+ * P.relro.N.  Relocated read-only pages hardly ever change once the
+ * libraries are loaded; when the pages and their content are those of the
+ * previous epoch of this process, the file is that epoch's, hard-linked.
+ */
+static int write_sealed(const char *path, struct range_list *sealed)
+{
+	uint32_t crc = 0;
+	uint64_t bytes;
+	char prev[MAXFILENAME + 32];
+	int r;
+
+	for (struct range_list *s = sealed; s; s = s->next)
+		crc = (uint32_t)crc32(crc, (const Bytef *)s->range.start,
+				      (uInt)(s->range.end - s->range.start));
+	if (g->sealed_epoch == g->epoch - 1 && g->epoch > 0 && crc == g->sealed_crc &&
+	    same_ranges(sealed, g->sealed)) {
+		ckpt_path(prev, sizeof(prev), ".relro", (long)g->sealed_epoch);
+		sys_unlinkat(AT_FDCWD, path, 0);
+		if (sys_linkat(AT_FDCWD, prev, AT_FDCWD, path, 0) == 0)
+			goto done;
+	}
+	r = write_records(path, sealed, false, &bytes);
+	if (r)
+		return r;
+done:
+	range_list_free(&g->sealed);
+	g->sealed = sealed;	/* kept; the caller must not free it */
+	g->sealed_crc = crc;
+	g->sealed_epoch = g->epoch;
+	return 0;
+}
+
 /* A growable byte buffer on the private heap. */
 struct buf {
 	char *p;
@@ -642,9 +683,8 @@ static int write_checkpoint(void *interrupted)
 	ckpt_path(path, sizeof(path), ".data", (long)g->epoch);
 	r = write_records(path, data, true, &bytes);
 	if (!r) {
-		uint64_t sealed_bytes;
 		ckpt_path(path, sizeof(path), ".relro", (long)g->epoch);
-		r = write_records(path, sealed, false, &sealed_bytes);
+		r = write_sealed(path, sealed);
 	}
 	if (!r) {
 		ckpt_path(path, sizeof(path), ".state", (long)g->epoch);
@@ -712,7 +752,8 @@ out:
 	range_list_free(&save);
 	range_list_free(&data);
 	range_list_free(&pristine);
-	range_list_free(&sealed);
+	if (sealed != g->sealed)
+		range_list_free(&sealed);
 	return rc;
 }
 
