@@ -23,6 +23,7 @@ CORE_SOURCES = [
     "native/crc_cache.c",
     "native/restore.c",
     "native/files.c",
+    "native/mm_wrap.c",
     "native/syscall_dest.c",
     "native/log.c",
 ]

@@ -12,6 +12,8 @@
  *   writer.c          taking a checkpoint: .data.N, sidecars, commit of .map
  *   restore.c         restarting from a checkpoint
  *   files.c           open/close/lseek wrappers and the tracked file table
+ *   mm_wrap.c         mmap/munmap/mprotect/mremap wrappers: the application's
+ *                     own changes to its address space, told to the tracker
  *   syscall_dest.c    wrappers of calls in which the kernel writes into
  *                     application memory (DESIGN §4 trap 1)
  *   log.c             async-signal-safe messages
@@ -67,8 +69,9 @@ struct ckpt_tracker {
 	bool (*fault)(uintptr_t addr, int si_code);
 	/* The kernel is about to write [addr, addr + len) for the application. */
 	void (*prepare_write)(uintptr_t addr, size_t len);
-	/* [start, end) is no longer the application's writable memory. */
-	void (*forget)(uintptr_t start, uintptr_t end);
+	/* The application mapped [start, end) with protection prot, or changed
+	   its protection to prot (mmap, mprotect), or unmapped it (prot < 0). */
+	void (*remapped)(uintptr_t start, uintptr_t end, int prot);
 	/* Stop tracking everything (after a restart nothing is protected). */
 	void (*reset)(void);
 };
@@ -121,6 +124,8 @@ struct ckpt_state {
 	struct range_list *tracked;	/* rw application memory, by protection */
 	struct range_list *tracked_x;	/* rwx application memory */
 	struct vma_table armed_maps;	/* mappings when last armed: identity */
+	struct range_list *app_readonly;	/* anonymous memory the application
+					   itself made read-only: never adopted */
 
 	/* signals */
 	struct sigaction app_segv;	/* the application's SIGSEGV disposition */

@@ -68,6 +68,9 @@ int ckpt_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 		case 'x':
 			w += put_num(buf + w, room, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 16, 0);
 			break;
+		case 'o':
+			w += put_num(buf + w, room, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 8, 0);
+			break;
 		case 'p':
 			if (room >= 2) {
 				buf[w++] = '0';

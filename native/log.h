@@ -4,7 +4,7 @@
  * The core never uses stdio: it runs inside signal handlers and must not
  * mix its buffers with the application's (DESIGN §4 trap 10).  ckpt_fmt is a
  * small vsnprintf over a caller's buffer; the loggers write(2) the result.
- * Formats: %s %c %d %i %u %x %p and the l/z length modifiers, %%.
+ * Formats: %s %c %d %i %u %x %o %p and the l/z length modifiers, %%.
  */
 #ifndef IPYCKPT_LOG_H
 #define IPYCKPT_LOG_H

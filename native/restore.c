@@ -19,12 +19,14 @@
  *  wrong and exit status 3, with nothing changed.
  *
  *  Phase 2, on a private stack (trap 11: the application's stack is part of
- *  the image and is about to be overwritten): reopen the files at their
- *  descriptors and offsets, set brk (trap 9), create the missing mappings,
- *  put back their relocated read-only pages (trap 15), copy the pages in from the newest epoch backwards, each page once, drop
- *  pristine pages (trap 19), verify the CRC of every writable range,
- *  put back signal dispositions, cwd and umask (traps 2, 3), fix glibc's
- *  cached tid (trap 13), then resume the saved context.  Nothing here keeps
+ *  the image and is about to be overwritten): set brk (trap 9), create the
+ *  missing mappings, put back their relocated read-only pages (trap 15),
+ *  copy the pages in from the newest epoch backwards, each page once, drop
+ *  pristine pages (trap 19), verify the CRC of every writable range; only
+ *  then reopen the files at their descriptors and offsets (a refused restart
+ *  leaves the program's files alone), put back signal dispositions, cwd
+ *  and umask (traps 2, 3), fix glibc's cached tid (trap 13), then resume
+ *  the saved context.  Nothing here keeps
  *  state in this library's .data/.bss, which the image overwrites; all of
  *  it is in the private heap.  A CRC mismatch at this point ends the process
  *  (status 3) rather than resume a corrupted image.
@@ -788,6 +790,16 @@ static void verify_crcs(struct plan *p)
 	}
 }
 
+/* Anonymous memory the application had made read-only stays its own. */
+static void note_readonly(const struct epoch_state *e)
+{
+	for (uint32_t i = 0; i < e->h.vma_cnt; i++) {
+		const struct ckpt_vma_rec *v = &e->vmas[i];
+		if (v->kind == CKPT_VMA_ANON && (v->prot & (PROT_READ | PROT_WRITE)) == PROT_READ)
+			g->tracker->remapped(v->start, v->end, (int)v->prot);
+	}
+}
+
 static void restore_main(void)
 {
 	/* The plan is reached through g, whose value the image's copy of this
@@ -796,11 +808,14 @@ static void restore_main(void)
 	struct epoch_state *e = &p->epochs[p->map.epoch];
 	uint64_t t0 = ckpt_now_ns(), pages;
 
-	restore_files(p);
 	rebuild_mappings(p, e);
 	restore_relro(p, e);
 	pages = copy_memory(p);
 	verify_crcs(p);
+	/* Only now, with the image known good, anything outside this process:
+	   a refused restart must not have cut the program's output files. */
+	restore_files(p);
+	note_readonly(e);
 
 	g->period = p->map.period; /* the saved period wins over CKPT_PERIOD */
 	ckpt_signals_restore(e->sigs, (int)e->h.sig_cnt);

@@ -159,7 +159,9 @@ fail:
  * genuine fault and kill the process.  A write fault in private anonymous
  * memory that is exactly read-only (no library maps such memory; we protect
  * to exactly that) is taken for moved tracked memory: the whole mapping is
- * opened at once, and the next checkpoint saves it as new memory.
+ * opened at once, and the next checkpoint saves it as new memory.  Memory the
+ * application made read-only itself (mm_wrap.c records it) is never adopted:
+ * a write there is the application's fault.
  */
 static bool adopt_moved(uintptr_t addr)
 {
@@ -169,7 +171,7 @@ static bool adopt_moved(uintptr_t addr)
 	if (maps_read(&t) < 0)
 		return false;
 	int i = vma_find(&t, addr);
-	if (i >= 0) {
+	if (i >= 0 && !range_list_find(g->app_readonly, addr)) {
 		const struct vma *v = &t.v[i];
 		if (v->ino == 0 && !v->shared && v->special == VMA_PLAIN && v->prot == PROT_READ)
 			ok = sys_mprotect((void *)v->start, v->end - v->start,
@@ -221,10 +223,17 @@ static void mp_prepare_write(uintptr_t addr, size_t len)
 	open_span(g->tracked_x, a, b, PROT_READ | PROT_WRITE | PROT_EXEC);
 }
 
-static void mp_forget(uintptr_t start, uintptr_t end)
+static void mp_remapped(uintptr_t start, uintptr_t end, int prot)
 {
-	range_list_remove(&g->tracked, page_down(start), page_up(end));
-	range_list_remove(&g->tracked_x, page_down(start), page_up(end));
+	uintptr_t a = page_down(start), b = page_up(end);
+
+	/* Whatever is there now is not memory we protected. */
+	range_list_remove(&g->tracked, a, b);
+	range_list_remove(&g->tracked_x, a, b);
+	if (prot >= 0 && (prot & (PROT_READ | PROT_WRITE)) == PROT_READ)
+		range_list_insert(&g->app_readonly, a, b, false);
+	else
+		range_list_remove(&g->app_readonly, a, b);
 }
 
 static void mp_reset(void)
@@ -241,6 +250,6 @@ const struct ckpt_tracker ckpt_tracker_mprotect = {
 	.arm = mp_arm,
 	.fault = mp_fault,
 	.prepare_write = mp_prepare_write,
-	.forget = mp_forget,
+	.remapped = mp_remapped,
 	.reset = mp_reset,
 };
