@@ -290,3 +290,22 @@ def test_restart_without_checkpoint_says_so(tmp_path):
     r = subprocess.run(CLI + ["restart", "--prefix", str(tmp_path / "none"), "--", "true"],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "no checkpoint" in r.stderr
+
+
+def test_periodic_checkpoints_inside_numpy_resume_with_same_results(work):
+    prog = script("py_numpy_loop.py", work)
+    straight = subprocess.run([sys.executable, prog, "150"], capture_output=True, text=True,
+                              timeout=300)
+    assert straight.returncode == 0
+    prefix = work / "ck" / "np"
+    proc = start(work, prefix, prog, "150", period=1)
+    wait_epoch(proc, prefix, 1)
+    time.sleep(random.uniform(0, 0.5))
+    out1, _ = kill(proc)
+
+    r = restart(work, prefix, prog, "150")
+    assert r.returncode == 0, r.stderr
+    rounds = [l for l in r.stdout.splitlines() if l.startswith("round")]
+    assert rounds and rounds[0] != "round 1", "the restart began again from the start"
+    # every line the restarted run printed is the straight run's line
+    assert r.stdout.splitlines() == straight.stdout.splitlines()[-len(r.stdout.splitlines()):]
