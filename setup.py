@@ -34,8 +34,9 @@ CORE_CFLAGS = [
     "-Wextra",
     "-Wno-unused-parameter",
     "-Wno-missing-field-initializers",
-    # The restore path resumes frames whose canary is the image's, not this
-    # process's (DESIGN §4 trap 16).
+    # DESIGN §4 trap 16: the restore path copies in the image's thread
+    # descriptor, canary and pointer guard included, while its own frames
+    # are live; a canary check on the way out would see the image's value.
     "-fno-stack-protector",
     # Only the public API and the libc wrappers are exported; calls inside
     # the core never go through the PLT, which a fault handler must not.

@@ -823,10 +823,16 @@ static void restore_main(void)
 	if (cwd && sys_chdir(cwd) < 0)
 		ckpt_err("cannot go back to the working directory %s; staying in the current one", cwd);
 	sys_umask((int)e->h.umask);
+	/* trap 16: the canary and pointer guard came back with the image's
+	   thread descriptor, as the image's frames need; this file is built
+	   without the stack protector (setup.py) for that reason. */
 	ckpt_fix_thread_descriptor();
 
 	g->epoch = p->map.epoch + 1;
 	g->restarted_from = p->map.epoch;
+	/* trap 14: the pid changed; the core's own notion follows, and nothing
+	   else of the core cached it.  Programs that did (multiprocessing) learn
+	   of the restart through CKPT_NOTIFY or checkpoint()'s return value. */
 	g->pid = sys_getpid();
 	g->resumed = true;
 	g->in_checkpoint = false;
