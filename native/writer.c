@@ -627,15 +627,15 @@ static void leave_stack_tip_open(struct range_list **tracked, const struct vma_t
 		range_list_remove(tracked, low, tip);
 }
 
-static int write_checkpoint(void *interrupted)
+/*
+ * Only the process started under the core, and only while it has a single
+ * thread (DESIGN §4 trap 6): an image holds one context, and other threads'
+ * stacks and locks would come back in a state no one can resume.
+ */
+static bool may_checkpoint(void)
 {
-	struct vma_table maps = { 0 };
-	struct range_list *writable = NULL, *save = NULL, *data = NULL, *pristine = NULL;
-	struct range_list *sealed = NULL;
-	char path[MAXFILENAME + 32], map_n[MAXFILENAME + 32], names[512];
-	uint64_t t0 = ckpt_now_ns(), bytes = 0;
-	int rc = -1;
-	long threads, r;
+	char names[512];
+	long threads;
 
 	if (sys_getpid() != g->pid) {
 		/* A fork child shares the prefix; its image would replace the
@@ -643,7 +643,7 @@ static int write_checkpoint(void *interrupted)
 		g->errnum = EPERM;
 		ckpt_err("cannot checkpoint in a child process (pid %ld) forked from the one "
 			 "started under the core (pid %ld)", sys_getpid(), g->pid);
-		return -1;
+		return false;
 	}
 	threads = count_threads(names, sizeof(names));
 	/* A thread just joined may still be leaving the kernel's task list
@@ -659,8 +659,23 @@ static int write_checkpoint(void *interrupted)
 		ckpt_err("cannot checkpoint: the process has %ld threads (%s) and a checkpoint "
 			 "can hold only one; stop the others first (for numpy and friends set "
 			 "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)", threads, names);
-		return -1;
+		return false;
 	}
+	return true;
+}
+
+static int write_checkpoint(void *interrupted)
+{
+	struct vma_table maps = { 0 };
+	struct range_list *writable = NULL, *save = NULL, *data = NULL, *pristine = NULL;
+	struct range_list *sealed = NULL;
+	char path[MAXFILENAME + 32], map_n[MAXFILENAME + 32];
+	uint64_t t0 = ckpt_now_ns(), bytes = 0;
+	int rc = -1;
+	long r;
+
+	if (!may_checkpoint())
+		return -1;
 	ckpt_segv_reassert();
 	ckpt_files_prune();
 
