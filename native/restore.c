@@ -847,8 +847,8 @@ static void restore_main(void)
 	/* getcontext points fpregs into the ucontext itself; ours moved. */
 	g->app_ctx.uc_mcontext.fpregs = &g->app_ctx.__fpregs_mem;
 	g->active = true;
-	/* Pending until the saved context unblocks it, then delivered to the
-	   handler the image installed: the program learns of the restart. */
+	/* Pending until the saved context's mask unblocks it, then delivered to
+	   the handler the image installed: the program learns of the restart. */
 	if (g->notify_signal)
 		sys_tgkill((int)g->pid, (int)sys_gettid(), g->notify_signal);
 	setcontext(&g->app_ctx);
@@ -878,7 +878,14 @@ void ckpt_restart(void)
 	if (check_layout(e, &p->cur) || check_mappings(e, &p->cur) || check_relro(p, e) ||
 	    check_files(p, e))
 		refuse();
-	/* Phase 2 runs on the private stack: the application's is overwritten. */
+	/*
+	 * Phase 2 runs on the private stack: the application's is overwritten.
+	 * And with every signal held off until the saved context's own mask
+	 * takes over: a handler run now would run application code in a half
+	 * restored process, and on the alternate stack, over the SIGPROF frame
+	 * the image returns through.  (CKPT_NOTIFY's signal waits there too.)
+	 */
+	ckpt_block_signals();
 	g->restore_plan = p;
 	getcontext(&g->ckpt_ctx);
 	g->ckpt_ctx.uc_stack.ss_sp = stack;

@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <malloc.h>
 #include <poll.h>
@@ -117,9 +118,55 @@ WRAP1(int, clock_getres, (clockid_t c, struct timespec *t), (c, t), t, sizeof(*t
 WRAP1(int, nanosleep, (const struct timespec *q, struct timespec *rem), (q, rem), rem, sizeof(*rem))
 WRAP1(int, getrusage, (int who, struct rusage *u), (who, u), u, sizeof(*u))
 WRAP1(int, getrlimit, (__rlimit_resource_t r, struct rlimit *l), (r, l), l, sizeof(*l))
-WRAP1(int, sigprocmask, (int how, const sigset_t *restrict s, sigset_t *restrict o), (how, s, o), o, sizeof(*o))
-WRAP1(int, pthread_sigmask, (int how, const sigset_t *restrict s, sigset_t *restrict o), (how, s, o), o, sizeof(*o))
 WRAP1(int, sigpending, (sigset_t *s), (s), s, sizeof(*s))
+
+/*
+ * The signal mask cannot go through dest_begin/dest_end: putting the mask
+ * back afterwards would undo the very call.  So the call is done here, with
+ * SIGPROF held off from reading the mask to setting it, and the old mask is
+ * stored by a plain write (a fault on a protected page is the tracker's).
+ * As glibc does, the application cannot block its two internal signals.
+ */
+static int mask_call(int how, const sigset_t *set, sigset_t *old)
+{
+	uint64_t prof = 1ULL << (SIGPROF - 1), before, want, req;
+	const uint64_t internal = (1ULL << 31) | (1ULL << 32); /* SIGCANCEL, SIGSETXID */
+
+	if (set && how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)
+		return EINVAL;
+	sys_rt_sigprocmask(SIG_BLOCK, &prof, &before);
+	want = before;
+	if (set) {
+		memcpy(&req, set, sizeof(req));
+		req &= ~internal;
+		want = how == SIG_BLOCK ? before | req : how == SIG_UNBLOCK ? before & ~req : req;
+	}
+	if (old)
+		memcpy(old, &before, sizeof(before)); /* the kernel's 64 signals */
+	sys_rt_sigprocmask(SIG_SETMASK, &want, NULL);
+	return 0;
+}
+
+CKPT_EXPORT int pthread_sigmask(int how, const sigset_t *restrict set, sigset_t *restrict old)
+{
+	REAL(pthread_sigmask);
+	if (!g || !g->active)
+		return real(how, set, old);
+	return mask_call(how, set, old);
+}
+
+CKPT_EXPORT int sigprocmask(int how, const sigset_t *restrict set, sigset_t *restrict old)
+{
+	REAL(sigprocmask);
+	if (!g || !g->active)
+		return real(how, set, old);
+	int err = mask_call(how, set, old);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
 
 /* Several destinations. */
 

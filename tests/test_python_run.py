@@ -309,3 +309,47 @@ def test_periodic_checkpoints_inside_numpy_resume_with_same_results(work):
     assert rounds and rounds[0] != "round 1", "the restart began again from the start"
     # every line the restarted run printed is the straight run's line
     assert r.stdout.splitlines() == straight.stdout.splitlines()[-len(r.stdout.splitlines()):]
+
+
+def test_restart_notification_reaches_a_periodic_checkpoint_intact(work):
+    """CKPT_NOTIFY's signal is held until the restored context runs: it must
+    not land on the alternate stack over the SIGPROF frame being resumed."""
+    from ipyckpt import launch
+
+    prog = script("py_notify_loop.py", work)
+    prefix = str(work / "ck" / "nt")
+    os.makedirs(os.path.dirname(prefix))
+    python = os.path.realpath(sys.executable)
+
+    def env(restart):
+        return launch.core_environment(prefix, python, period=1, restart=restart,
+                                       notify=int(signal.SIGUSR2))
+
+    cmd = launch.command([python, prog, "20000000"])
+    proc = subprocess.Popen(cmd, cwd=work, env=env(False), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_epoch(proc, prefix, 1)
+    kill(proc)
+    r = subprocess.run(cmd, cwd=work, env=env(True), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "notified" and lines[1] != "step 1"
+    assert lines[-1] == "sum %d" % sum((i * i) % 7 for i in range(20000000))
+
+
+@pytest.mark.parametrize("period", [0, 1])
+def test_signal_mask_calls_do_what_they_say_under_the_core(work, period):
+    code = ("import signal\n"
+            "old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+            "now = signal.pthread_sigmask(signal.SIG_BLOCK, set())\n"
+            "signal.pthread_sigmask(signal.SIG_SETMASK, old)\n"
+            "after = signal.pthread_sigmask(signal.SIG_BLOCK, set())\n"
+            "print(sorted(s.name for s in old), sorted(s.name for s in now), "
+            "sorted(s.name for s in after))\n")
+    cmd = CLI + ["run", "--prefix", str(work / "ck" / "m")]
+    if period:
+        cmd += ["--period", str(period)]
+    r = subprocess.run(cmd + ["--", sys.executable, "-c", code], cwd=work, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[] ['SIGUSR1'] []"
