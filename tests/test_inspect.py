@@ -94,7 +94,7 @@ def test_sound_image_is_reported_and_ok(image, tmp_path):
 
 
 def test_api_validates_sound_image(image):
-    from ipyckpt.inspect_image import load, validate, verify
+    from ipyckpt.image import load, validate, verify
 
     ckpt = load(image)
     assert ckpt.epoch == EPOCHS - 1
@@ -177,7 +177,7 @@ def test_flipped_data_byte_is_crc_mismatch_naming_range(image):
 
 
 def test_api_names_the_damaged_range(image):
-    from ipyckpt.inspect_image import load, validate
+    from ipyckpt.image import load, validate
 
     path = image + ".data.0"
     off, start, end = data_records(path)[0]
