@@ -3,7 +3,7 @@
 # checkpointed every second of CPU time, killed with SIGKILL, and restarted
 # from its latest checkpoint, where it carries on instead of starting over.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "installing ipyckpt (builds the native core)"

@@ -21,6 +21,14 @@ from .core import (  # noqa: E402
     status,
 )
 
+
+def load_ipython_extension(ip):
+    """``%load_ext ipyckpt``: the %checkpoint magics (see ipyckpt.magics)."""
+    from .magics import load_ipython_extension as load
+
+    load(ip)
+
+
 __all__ = [
     "Checkpoint",
     "CheckpointError",
@@ -28,6 +36,7 @@ __all__ = [
     "Status",
     "available",
     "checkpoint",
+    "load_ipython_extension",
     "set_period",
     "status",
 ]

@@ -81,9 +81,23 @@ def cmd_restart(args):
 
 
 def cmd_inspect(args):
-    from .inspect_image import main as inspect_main
+    from .image import main as inspect_main
 
     return inspect_main(args)
+
+
+def cmd_install(args):
+    from .kernel import spec
+
+    try:
+        done = spec.install(user=args.user, prefix=args.prefix, python=args.python)
+    except OSError as e:
+        print("ipyckpt: cannot install the kernelspecs: %s (try --user or --sys-prefix)" % e,
+              file=sys.stderr)
+        return 1
+    for name, path in done.items():
+        print("installed kernelspec %s (\"%s\") in %s" % (name, spec.KERNELS[name][0], path))
+    return 0
 
 
 def build_parser():
@@ -131,6 +145,24 @@ def build_parser():
     s.add_argument("--debug", action="store_true", help="diagnostics of the core on stderr")
     s.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
     s.set_defaults(func=cmd_restart)
+
+    s = sub.add_parser(
+        "install",
+        help="install the Jupyter kernelspecs (ipyckpt and ipyckpt-restart)",
+        description="Install the \"Python 3 (ipyckpt)\" and \"Python 3 (ipyckpt, restart from "
+        "checkpoint)\" kernelspecs, started with this Python interpreter.  Default: the "
+        "system-wide Jupyter data directory.",
+    )
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true",
+                       help="install for the current user (~/.local/share/jupyter)")
+    where.add_argument("--sys-prefix", dest="prefix", action="store_const", const=sys.prefix,
+                       help="install into this Python environment (%s)" % sys.prefix)
+    where.add_argument("--prefix", dest="prefix", metavar="PREFIX",
+                       help="install into PREFIX/share/jupyter/kernels")
+    s.add_argument("--python", default=None, metavar="PYTHON",
+                   help="the interpreter the kernel runs (default: %s)" % sys.executable)
+    s.set_defaults(func=cmd_install)
 
     s = sub.add_parser(
         "inspect",
