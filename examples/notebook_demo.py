@@ -22,10 +22,16 @@ def say(text):
     print("\n\033[1m== %s\033[0m" % text, flush=True)
 
 
+class CellError(Exception):
+    """A cell of the demo failed: the demo does not show what it claims."""
+
+
 def run(kc, code):
-    """Execute one cell and print what the notebook would show."""
+    """Execute one cell, print what the notebook would show, return its
+    text/plain result (or None); raise CellError if the cell failed."""
     print("\033[36mIn:\033[0m  " + code.replace("\n", "\n     "))
     msg_id = kc.execute(code)
+    result, failed = None, None
     while True:
         msg = kc.get_iopub_msg(timeout=120)
         if msg["parent_header"].get("msg_id") != msg_id:
@@ -37,10 +43,15 @@ def run(kc, code):
             text = content["data"].get("text/plain", "")
             count = content.get("execution_count")
             print(("\033[31mOut[%s]:\033[0m " % count if count else "     ") + text)
+            if kind == "execute_result":
+                result = text
         elif kind == "error":
-            print("     %s: %s" % (content["ename"], content["evalue"]))
+            failed = "%s: %s" % (content["ename"], content["evalue"])
+            print("     " + failed)
         elif kind == "status" and content["execution_state"] == "idle":
-            return
+            if failed:
+                raise CellError(failed)
+            return result
 
 
 def start(kernel, nbdir):
@@ -52,10 +63,9 @@ def main():
     nbdir = tempfile.mkdtemp(prefix="ipyckpt-demo-")
     say('starting the "Python 3 (ipyckpt)" kernel for %s/demo.ipynb' % nbdir)
     km, kc = start("ipyckpt", nbdir)
-    run(kc, "import numpy as np\n"
-            "rng = np.random.default_rng(7)\n"
-            "weights = rng.normal(size=(1000, 1000))\n"
-            "history = [float(weights.sum())]\n"
+    run(kc, "import math, statistics\n"
+            "signal = [math.sin(i / 100) for i in range(500_000)]\n"
+            "history = [round(statistics.fmean(signal), 12)]\n"
             "history")
     run(kc, "%checkpoint")
     run(kc, "history.append(-1.0)   # after the checkpoint: the restart will not have it\n"
@@ -76,16 +86,23 @@ def main():
 
     say('starting "Python 3 (ipyckpt, restart from checkpoint)" for the same notebook')
     km2, kc2 = start("ipyckpt-restart", nbdir)
-    run(kc2, "print(len(history), history)\n"
-             "print('weights', weights.shape, float(weights.sum()) == history[0])\n"
-             "np.__name__")
+    back = run(kc2, "print(len(history), history)\n"
+                    "print('signal', len(signal), round(statistics.fmean(signal), 12) == history[0])\n"
+                    "(len(history), statistics.__name__, get_ipython().execution_count)")
     run(kc2, "%ckpt_status")
     kc2.stop_channels()
     km2.shutdown_kernel(now=False)
-    say("done: variables, the numpy import and the execution counter came back "
-        "from the checkpoint")
+    if back != "(1, 'statistics', 3)":
+        print("the restarted kernel does not hold the checkpoint's state: %s" % back)
+        return 1
+    say("done: variables, imports and the execution counter came back from the "
+        "checkpoint (the change made after it is gone, as it should be)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except CellError as e:
+        print("demo failed: a cell raised %s" % e, file=sys.stderr)
+        sys.exit(1)
