@@ -384,6 +384,19 @@ static const struct ckpt_file_id *file_id(const struct epoch_state *e, int fd)
 	return NULL;
 }
 
+/*
+ * How long a file written by the program was at the checkpoint: the part of
+ * it a restart keeps.  The seed truncates at the file offset, which is the
+ * end of the file for a program that only appends (every writer is switched
+ * to O_APPEND).  The size recorded in the sidecar is the same there, and also
+ * right for a program that wrote through mmap, ftruncate'd, or sought back
+ * to read: cutting at the offset would destroy what it held at the checkpoint.
+ */
+static uint64_t written_size(const struct ckpt_file_rec *f, const struct ckpt_file_id *id)
+{
+	return id ? id->size : (uint64_t)f->offset;
+}
+
 static int check_files(const struct plan *p, const struct epoch_state *e)
 {
 	for (int i = 0; i < p->map.file_cnt; i++) {
@@ -396,9 +409,10 @@ static int check_files(const struct plan *p, const struct epoch_state *e)
 			ckpt_err("%s (descriptor %d at the checkpoint) is gone", f->name, f->fd);
 			return -1;
 		}
-		if (writer && st.st_size < f->offset) {
-			ckpt_err("%s is shorter (%ld bytes) than at the checkpoint (%ld); it was "
-				 "changed by something else", f->name, (long)st.st_size, (long)f->offset);
+		if (writer && (uint64_t)st.st_size < written_size(f, id)) {
+			ckpt_err("%s is shorter (%ld bytes) than at the checkpoint (%lu); it was "
+				 "changed by something else", f->name, (long)st.st_size,
+				 (unsigned long)written_size(f, id));
 			return -1;
 		}
 		if (!writer && id && (st.st_dev != id->dev || st.st_ino != id->ino ||
@@ -534,10 +548,11 @@ static _Noreturn void fail_after_change(void)
 	sys_exit_group(EXIT_RESTORE);
 }
 
-static void restore_files(struct plan *p)
+static void restore_files(struct plan *p, const struct epoch_state *e)
 {
 	for (int i = 0; i < p->map.file_cnt; i++) {
 		struct ckpt_file_rec *f = &p->files[i];
+		const struct ckpt_file_id *id = file_id(e, f->fd);
 		/* O_TRUNC/O_CREAT/O_EXCL did their work the first time; again they
 		   would destroy what the checkpoint wrote. */
 		int flags = f->flags & ~(O_TRUNC | O_CREAT | O_EXCL);
@@ -550,8 +565,13 @@ static void restore_files(struct plan *p)
 			sys_dup3((int)fd, f->fd, flags & O_CLOEXEC);
 			sys_close((int)fd);
 		}
-		if ((f->flags & O_ACCMODE) != O_RDONLY)
-			sys_ftruncate(f->fd, f->offset);
+		struct stat st;
+		/* Only when it grew: an ftruncate to the same size would still
+		   change its mtime, and a file that is also mapped is checked by
+		   its mtime on the next restart (check_mappings). */
+		if ((f->flags & O_ACCMODE) != O_RDONLY && sys_fstat(f->fd, &st) == 0 &&
+		    (uint64_t)st.st_size != written_size(f, id))
+			sys_ftruncate(f->fd, (off_t)written_size(f, id));
 		sys_lseek(f->fd, f->offset, SEEK_SET);
 		ckpt_file_track(f->fd, f->flags);
 	}
@@ -814,7 +834,7 @@ static void restore_main(void)
 	verify_crcs(p);
 	/* Only now, with the image known good, anything outside this process:
 	   a refused restart must not have cut the program's output files. */
-	restore_files(p);
+	restore_files(p, e);
 	note_readonly(e);
 
 	g->period = p->map.period; /* the saved period wins over CKPT_PERIOD */

@@ -628,6 +628,34 @@ static void leave_stack_tip_open(struct range_list **tracked, const struct vma_t
 }
 
 /*
+ * Pages of a private file mapping that lie wholly past the end of its file
+ * (the file shrank after it was mapped) raise SIGBUS when touched, in the
+ * checkpointer as in the application.  They hold nothing and cannot be
+ * restored either: they are left out of the image.
+ */
+static int leave_out_past_eof(const struct vma_table *maps, struct range_list **writable,
+			      struct range_list **save)
+{
+	for (int i = 0; i < maps->n; i++) {
+		const struct vma *v = &maps->v[i];
+		struct stat st;
+
+		if (!v->ino || v->special != VMA_PLAIN || !range_list_find(*writable, v->start) ||
+		    sys_fstatat(AT_FDCWD, v->path, &st, 0) < 0 || st.st_ino != v->ino)
+			continue;
+		uint64_t eof = ((uint64_t)st.st_size + g->page_size - 1) & ~((uint64_t)g->page_size - 1);
+		if (v->offset + (v->end - v->start) <= eof)
+			continue;
+		uintptr_t cut = eof > v->offset ? v->start + (eof - v->offset) : v->start;
+		ckpt_debug(1, "leaving out %p-%p: past the end of %s", (void *)cut, (void *)v->end,
+			   v->path);
+		if (range_list_remove(writable, cut, v->end) || range_list_remove(save, cut, v->end))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
  * Only the process started under the core, and only while it has a single
  * thread (DESIGN §4 trap 6): an image holds one context, and other threads'
  * stacks and locks would come back in a state no one can resume.
@@ -686,6 +714,7 @@ static int write_checkpoint(void *interrupted)
 		return -1;
 	}
 	if (g->tracker->collect(&maps, &writable, &save) ||
+	    leave_out_past_eof(&maps, &writable, &save) ||
 	    range_list_insert(&writable, CKPT_ALTSTACK_BASE, CKPT_ALTSTACK_BASE + CKPT_ALTSTACK_SIZE, false) ||
 	    range_list_insert(&save, CKPT_ALTSTACK_BASE, CKPT_ALTSTACK_BASE + CKPT_ALTSTACK_SIZE, false) ||
 	    split_pristine(save, &maps, &data, &pristine) ||

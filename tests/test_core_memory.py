@@ -21,3 +21,14 @@ def test_block_moved_by_realloc_stays_writable_and_is_saved(build, ckpt_dir):
     assert out.splitlines() == ["second checkpoint restarted sum %d" % expected_sum]
     inspect = subprocess.run([sys.executable, "-m", "ipyckpt", "inspect", str(prefix)], capture_output=True, text=True)
     assert inspect.returncode == 0, inspect.stdout + inspect.stderr
+
+
+def test_file_mapping_past_the_end_of_its_file_is_left_out(build, ckpt_dir, tmp_path):
+    exe = build("file_shrunk")
+    prefix = ckpt_dir / "shrunk"
+    rc, out, err = Run([exe], prefix, cwd=tmp_path).wait()
+    assert rc == 0, err
+    assert out.splitlines() == ["epoch 0: 0", "epoch 1: taken: first page, changed"]
+    rc, out, err = Run([exe], prefix, restart=True, cwd=tmp_path).wait()
+    assert rc == 0, err
+    assert out.splitlines() == ["epoch 1: restarted: first page, changed"]
