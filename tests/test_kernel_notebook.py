@@ -125,7 +125,9 @@ def test_a_restored_cell_can_be_interrupted(kernelspecs, tmp_path):
         run.kill_all()
     km, kc = start_kernel("ipyckpt-restart", tmp_path, notebook=nb.name)
     try:
-        msg_id = kc.execute("'never reached'")
+        # stop_on_error=False: the interrupted cell's error must not make the
+        # kernel abort the next request, as Jupyter does for a failed cell
+        msg_id = kc.execute("'never reached'", stop_on_error=False)
         wait_for(lambda: "spinning" in stream_text([kc.get_iopub_msg(timeout=30)]), 30,
                  "the resumed cell's output")
         km.interrupt_kernel()
