@@ -8,7 +8,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "installing ipyckpt (builds the native core)"
 bash scripts/system-packages.sh
-python3 -m pip install -q -e . 2>&1 | grep -iv "as the .root. user" || true
+python3 -m pip install -q -e . 2>&1 | grep -Ev "^WARNING: (Location|Running pip as)" || true
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
