@@ -9,7 +9,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "installing ipyckpt (builds the native core) and its two kernelspecs"
 bash scripts/system-packages.sh
-python3 -m pip install -q -e . 2>&1 | grep -Ev "^WARNING: (Location|Running pip as)" || true
+python3 -m pip install -q -e . 2> >(grep -Ev "^WARNING: (Location|Running pip as)" >&2)
 python3 -m ipyckpt install --sys-prefix
 
 python3 examples/notebook_demo.py 2> >(grep -v "without encryption" >&2)

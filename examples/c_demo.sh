@@ -8,7 +8,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "installing ipyckpt (builds the native core)"
 bash scripts/system-packages.sh
-python3 -m pip install -q -e . 2>&1 | grep -Ev "^WARNING: (Location|Running pip as)" || true
+python3 -m pip install -q -e . 2> >(grep -Ev "^WARNING: (Location|Running pip as)" >&2)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
