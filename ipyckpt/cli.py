@@ -100,6 +100,14 @@ def cmd_install(args):
     return 0
 
 
+def _program_arguments(parser, prefix_default):
+    """What `run` and `restart` share: where the checkpoints go, the core's
+    diagnostics, and the program after --."""
+    parser.add_argument("--prefix", help="path prefix of the checkpoint files " + prefix_default)
+    parser.add_argument("--debug", action="store_true", help="diagnostics of the core on stderr")
+    parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="ipyckpt",
@@ -124,12 +132,9 @@ def build_parser():
         "checkpointing core preloaded.  In Python: `import ipyckpt; ipyckpt.checkpoint()`; "
         "with --period, checkpoints happen on their own.",
     )
-    s.add_argument("--prefix", help="path prefix of the checkpoint files "
-                   "(default: .ipyckpt/<script name> in the working directory)")
     s.add_argument("--period", type=_seconds, default=0, metavar="SECONDS",
                    help="take a checkpoint every SECONDS of CPU time (default: only on request)")
-    s.add_argument("--debug", action="store_true", help="diagnostics of the core on stderr")
-    s.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
+    _program_arguments(s, "(default: .ipyckpt/<script name> in the working directory)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser(
@@ -139,11 +144,8 @@ def build_parser():
         "PROGRAM and prefix.  With --epoch, the epochs after it are moved aside into "
         "PREFIX.abandoned-<time>/ and never mixed into a later restore.",
     )
-    s.add_argument("--prefix", help="path prefix of the checkpoint files "
-                   "(default: as `ipyckpt run` chose it)")
     s.add_argument("--epoch", type=int, help="restart from this epoch instead of the latest")
-    s.add_argument("--debug", action="store_true", help="diagnostics of the core on stderr")
-    s.add_argument("program", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
+    _program_arguments(s, "(default: as `ipyckpt run` chose it)")
     s.set_defaults(func=cmd_restart)
 
     s = sub.add_parser(

@@ -175,7 +175,8 @@ def build_lib(path, value):
     subprocess.run(["gcc", "-shared", "-fPIC", src, "-o", str(path)], check=True)
 
 
-def test_changed_library_refuses_restart(work):
+def killed_after_loading_library(work):
+    """py_dlopen.py loads libanswer.so (answer 42), checkpoints and is killed."""
     prog = script("py_dlopen.py", work)
     lib = work / "libanswer.so"
     build_lib(lib, 42)
@@ -186,6 +187,11 @@ def test_changed_library_refuses_restart(work):
     out1, _ = kill(proc)
     assert "loaded 42" in out1
     (work / "hold").unlink()
+    return prog, lib, prefix
+
+
+def test_changed_library_refuses_restart(work):
+    prog, lib, prefix = killed_after_loading_library(work)
     time.sleep(0.01)
     build_lib(lib, 7)  # rebuilt after the checkpoint
     r = restart(work, prefix, prog, str(lib))
@@ -199,15 +205,7 @@ def test_changed_library_refuses_restart(work):
 
 
 def test_library_unchanged_restart_calls_it(work):
-    prog = script("py_dlopen.py", work)
-    lib = work / "libanswer.so"
-    build_lib(lib, 42)
-    prefix = work / "ck" / "lib"
-    (work / "hold").touch()
-    proc = start(work, prefix, prog, str(lib))
-    wait_epoch(proc, prefix, 0)
-    kill(proc)
-    (work / "hold").unlink()
+    prog, lib, prefix = killed_after_loading_library(work)
     r = restart(work, prefix, prog, str(lib))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["checkpoint restarted", "answer 42"]
